@@ -1,0 +1,1 @@
+"""hpsearch service: FastAPI app, SQLAlchemy store, Alembic migrations and the trial scheduler."""
