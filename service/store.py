@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
 from service.core.db import Database, get_database
+from service.driver_sql import DriverSQL
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Checkpoint, Dataset, Study, Trial, TrialControl, TrialEpoch, utcnow
 
@@ -230,6 +231,17 @@ def _epoch_upsert(dialect: str) -> Any | None:
             set_={c: ins.excluded[c] for c in _EPOCH_VALUE_COLUMNS},
         )
     return stmt
+
+
+def _epoch_rows(reports: Sequence[EpochReport]) -> dict[int, dict[str, Any]]:
+    """epoch -> column values of its history row. The last report of an epoch wins, as with
+    separate calls (and Postgres refuses an upsert that touches one row twice)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for epoch, value, metrics in reports:
+        cols = {c: _finite_or_none(metrics.get(c)) for c in EPOCH_COLUMNS}
+        extra = {k: v for k, v in metrics.items() if k not in EPOCH_COLUMNS and k != "epoch"}
+        rows[int(epoch)] = {"value": _finite_or_none(value), **cols, "extra": extra or None}
+    return rows
 
 
 def _trial_data_map(m: Mapping[str, Any], history: list[dict[str, Any]] | None = None) -> TrialData:
@@ -471,6 +483,8 @@ class Store(_ControlsMixin):
         # deleted study's id to the next new study.
         self._tokens: dict[int, Any] = {}
         self._cache_lock = threading.Lock()
+        # Epoch reports, the bulk of a trial's writes, go through the driver directly.
+        self._driver = DriverSQL(db) if db.engine.dialect.name in ("sqlite", "postgresql") else None
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -903,30 +917,33 @@ class Store(_ControlsMixin):
     ) -> TrialData:
         """record_epoch for several epochs in one transaction (a batch of buffered reports)."""
         now = utcnow()
-        beat = _SQL_BEAT_ACTIVE if require_active else _SQL_BEAT_ANY
-        with self.db.write_conn() as conn:
-            trial = conn.execute(beat, {"p_id": trial_id, "p_now": now}).mappings().first()
-            if trial is None:
-                state = conn.execute(_SQL_TRIAL_STATE, {"p_id": trial_id}).scalar()
-                if state is None:
-                    raise NotFound(f"trial {trial_id} not found")
-                raise Conflict(f"trial {trial_id} is {state}: it takes no more reports")
+        rows = _epoch_rows(reports)
+
+        def check(trial: Mapping[str, Any]) -> None:
             if mode is not None:
                 self._require_mode(trial_id, self._static(trial["study_id"])[0], mode)
-            self._upsert_epochs(conn, trial_id, reports, now)
-        return _trial_data_map(trial)
+
+        if self._driver is not None:
+            found = self._driver.record_epochs(trial_id, rows, now, require_active, check)
+        else:
+            beat = _SQL_BEAT_ACTIVE if require_active else _SQL_BEAT_ANY
+            with self.db.write_conn() as conn:
+                found = conn.execute(beat, {"p_id": trial_id, "p_now": now}).mappings().first()
+                if found is not None:
+                    check(found)
+                    self._upsert_epochs(conn, trial_id, rows, now)
+        if found is None:
+            with self.db.read() as s:
+                state = s.execute(_SQL_TRIAL_STATE, {"p_id": trial_id}).scalar()
+            if state is None:
+                raise NotFound(f"trial {trial_id} not found")
+            raise Conflict(f"trial {trial_id} is {state}: it takes no more reports")
+        return _trial_data_map(found)
 
     @classmethod
     def _upsert_epochs(
-        cls, conn: Connection, trial_id: int, reports: Sequence[EpochReport], now: datetime
+        cls, conn: Connection, trial_id: int, rows: Mapping[int, dict[str, Any]], now: datetime
     ) -> None:
-        # Last report of an epoch wins, as with separate calls (and Postgres refuses an
-        # upsert that touches one row twice).
-        rows: dict[int, dict[str, Any]] = {}
-        for epoch, value, metrics in reports:
-            cols = {c: _finite_or_none(metrics.get(c)) for c in EPOCH_COLUMNS}
-            extra = {k: v for k, v in metrics.items() if k not in EPOCH_COLUMNS and k != "epoch"}
-            rows[int(epoch)] = {"value": _finite_or_none(value), **cols, "extra": extra or None}
         stmt = _epoch_upsert(conn.dialect.name)
         if stmt is not None and len(rows) > 1:
             params = [
@@ -1051,7 +1068,7 @@ class Store(_ControlsMixin):
                     raise Conflict(f"trial {trial_id} is already {trial['state']}")
                 return _trial_data_map(trial)
             if reports:
-                self._upsert_epochs(conn, trial_id, reports, now)
+                self._upsert_epochs(conn, trial_id, _epoch_rows(reports), now)
             if value is None and state == "pruned":
                 # Like a pruned Optuna trial: its last intermediate value stands for it.
                 value = conn.execute(_SQL_LAST_VALUE, {"p_id": trial_id}).scalar()

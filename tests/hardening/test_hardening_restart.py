@@ -21,6 +21,9 @@ from hardening_helpers import (
 )
 
 CAVIAR_EPOCHS = 1000  # a few seconds a trial: epochs reach the database in batches, every second
+# Long enough (about 4.5 s idle) that two trials started up to a second apart are both mid-way
+# together for a while, whatever the machine's speed.
+OVERLAP_EPOCHS = 3000
 PANDA_EPOCHS = 400  # every epoch written and checkpointed: still running when the sweep is
 ENV = {"HPSEARCH_MAX_WORKERS": "3"}
 
@@ -128,7 +131,7 @@ def test_sigkill_server_without_retries_fails_lost_trials(backend, fresh_db, lau
     url = fresh_db(backend)
     first = launch(url, env=ENV).wait_ready()
     with first.client() as c:
-        sweep = create(c, caviar(n_trials=3, epochs=CAVIAR_EPOCHS, n_workers=2, max_retries=0))
+        sweep = create(c, caviar(n_trials=3, epochs=OVERLAP_EPOCHS, n_workers=2, max_retries=0))
 
         def two_mid_way() -> list[dict]:
             running = [t for t in trials(c, sweep) if t["state"] == "running"]
