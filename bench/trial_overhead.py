@@ -7,6 +7,9 @@ What is timed, each against Optuna doing the same on the same database kind in t
 * REST: the same loop through a real uvicorn server (httpx, keep-alive), SQLite and Postgres:
   one HTTP call per report (as a study with a pruner needs), and through the SDK, which
   buffers the reports of a study without a pruner and sends them with tell (two calls a trial);
+* pruned: the same loop in a study with a median pruner, where every report asks whether to
+  prune (one HTTP call per report; the answer is read and the trial carries on, so both sides
+  do the same ten reports), against Optuna's MedianPruner with trial.should_prune() per report;
 * growth: the same per-trial loop on a study that already holds --list-trials finished trials
   (trial 10,000 onwards by default), against Optuna on a study of the same size;
 * listing: one page of 100 trials (by number, and sorted by value) and the study summary
@@ -98,7 +101,10 @@ def hp_store(url: str) -> Any:
     return Store(Database(url))
 
 
-def hp_study(store: Any, n_trials: int) -> int:
+MEDIAN = {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 0}
+
+
+def hp_study(store: Any, n_trials: int, pruner: dict[str, Any] | None = None) -> int:
     from service.store import StudySpec
 
     spec = StudySpec(
@@ -107,7 +113,7 @@ def hp_study(store: Any, n_trials: int) -> int:
         objective={"metric": "score", "direction": "maximize"},
         space=SPACE,
         sampler={"type": "random"},
-        pruner={"type": "none"},
+        pruner=pruner or {"type": "none"},
         params=None,
         n_trials=n_trials,
         n_workers=1,
@@ -117,9 +123,11 @@ def hp_study(store: Any, n_trials: int) -> int:
     return int(store.create_study(spec).id)
 
 
-def hp_store_loop(url: str, n: int, epochs: int) -> list[float]:
+def hp_store_loop(
+    url: str, n: int, epochs: int, pruner: dict[str, Any] | None = None
+) -> list[float]:
     store = hp_store(url)
-    sid = hp_study(store, n + 1)
+    sid = hp_study(store, n + 1, pruner)
     # One untimed trial first: imports and connection set-up are not per-trial costs.
     t = store.ask(sid)
     store.finish_trial(t.id, "completed", value=0.0)
@@ -187,7 +195,9 @@ def server(url: str, tmp: Path) -> Iterator[str]:
             proc.wait()
 
 
-def hp_rest_loop(api: str, n: int, epochs: int) -> list[float]:
+def hp_rest_loop(
+    api: str, n: int, epochs: int, pruner: dict[str, Any] | None = None
+) -> list[float]:
     import httpx
 
     times = []
@@ -197,6 +207,7 @@ def hp_rest_loop(api: str, n: int, epochs: int) -> list[float]:
             "objective": {"metric": "score", "direction": "maximize"},
             "space": SPACE,
             "sampler": {"type": "random"},
+            "pruner": pruner or {"type": "none"},
             "n_trials": n,
         }
         body["n_trials"] = n + 1
@@ -296,25 +307,30 @@ def hp_fill(url: str, n: int, epochs: int = 10) -> int:
 # ----------------------------------------------------------------------------------- optuna
 
 
-def optuna_study(storage: Any) -> Any:
+def optuna_study(storage: Any, pruned: bool = False) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        if pruned
+        else optuna.pruners.NopPruner()
+    )
     return optuna.create_study(
         storage=storage,
         direction="maximize",
         sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=optuna.pruners.NopPruner(),
+        pruner=pruner,
     )
 
 
-def optuna_loop(storage: Any, n: int, epochs: int) -> list[float]:
-    study = optuna_study(storage)
+def optuna_loop(storage: Any, n: int, epochs: int, pruned: bool = False) -> list[float]:
+    study = optuna_study(storage, pruned)
     _optuna_ask_tell_once(study)  # untimed, as for hpsearch
-    return optuna_trials(study, n, epochs)
+    return optuna_trials(study, n, epochs, pruned)
 
 
-def optuna_trials(study: Any, n: int, epochs: int) -> list[float]:
+def optuna_trials(study: Any, n: int, epochs: int, pruned: bool = False) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -326,6 +342,8 @@ def optuna_trials(study: Any, n: int, epochs: int) -> list[float]:
         }
         for e in range(1, epochs + 1):
             t.report(objective(p, e), e)
+            if pruned:
+                t.should_prune()  # asked, as the REST report answers it; the trial goes on
         study.tell(t, objective(p, epochs))
         times.append(time.perf_counter() - t0)
     return times
@@ -435,6 +453,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
     per: dict[str, Any] = {}
+    pruned: dict[str, Any] = {}
     grown: dict[str, Any] = {}
     lst: dict[str, float] = {}
     n, pg = args.list_trials, args.postgres_url
@@ -456,11 +475,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 per[f"hpsearch store ({kind})"] = summary(
                     hp_store_loop(url, args.trials, args.epochs)
                 )
+            with database(kind, tmp, pg) as url:
+                pruned[f"hpsearch store ({kind})"] = summary(
+                    hp_store_loop(url, args.trials, args.epochs, MEDIAN)
+                )
             log(f"[{kind}] hpsearch store done")
             if not args.skip_rest:
                 with database(kind, tmp, pg) as url, server(url, tmp) as api:
                     per[f"hpsearch REST ({kind})"] = summary(
                         hp_rest_loop(api, args.trials, args.epochs)
+                    )
+                    pruned[f"hpsearch REST ({kind})"] = summary(
+                        hp_rest_loop(api, args.trials, args.epochs, MEDIAN)
                     )
                     log(f"[{kind}] hpsearch REST done")
                     per[f"hpsearch SDK, batched ({kind})"] = summary(
@@ -490,6 +516,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     per[label] = summary(
                         optuna_loop(optuna_storage(peer, url), args.trials, args.epochs)
                     )
+                with optuna_db(kind, peer, tmp, pg) as (label, url):
+                    pruned[label] = summary(
+                        optuna_loop(optuna_storage(peer, url), args.trials, args.epochs, True)
+                    )
                 log(f"[{kind}] {label} done")
                 with optuna_db(kind, peer, tmp, pg) as (label, url):
                     # Optuna has no paged listing: the peer loads every trial, and the best.
@@ -506,7 +536,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for store in _STORES.values():
         store.db.dispose()
     _STORES.clear()
-    return {"per_trial": per, "per_trial_grown": grown, "listing": lst}
+    return {"per_trial": per, "per_trial_pruned": pruned, "per_trial_grown": grown, "listing": lst}
 
 
 def main() -> None:
@@ -532,6 +562,7 @@ def main() -> None:
     n = args.list_trials
     for key, title in (
         ("per_trial", f"trials 1..{args.trials} of a new study"),
+        ("per_trial_pruned", f"median pruner asked at every report, trials 1..{args.trials}"),
         ("per_trial_grown", f"trials {n}..{n + args.grown_trials - 1} of a {n}-trial study"),
     ):
         print(f"\nper trial: ask -> report x{args.epochs} -> tell, {title}")

@@ -171,7 +171,8 @@ _T, _S, _E = _TRIALS.c, _STUDIES.c, _EPOCHS.c
 # Built once: constructing a statement (coercions, cache key) costs more than running it.
 _SQL_TRIAL_LOCKED = select(_TRIALS).where(_T.id == bindparam("p_id")).with_for_update()
 _SQL_TRIAL_STUDY_ID = select(_T.study_id).where(_T.id == bindparam("p_id"))
-_SQL_STUDY_LOCKED = select(_STUDIES).where(_S.id == bindparam("p_id")).with_for_update()
+_SQL_STUDY = select(_STUDIES).where(_S.id == bindparam("p_id"))
+_SQL_STUDY_LOCKED = _SQL_STUDY.with_for_update()
 _SQL_UPDATE_TRIAL = update(_TRIALS).where(_T.id == bindparam("p_id"))  # SET from the params
 _SQL_UPDATE_STUDY = update(_STUDIES).where(_S.id == bindparam("p_id"))
 _SQL_INSERT_TRIAL = insert(_TRIALS)
@@ -213,6 +214,13 @@ _SQL_BEAT_ACTIVE = _SQL_BEAT_ANY.where(
     or_(*(_T.state == literal_column(f"'{st}'") for st in sorted(ACTIVE_TRIAL_STATES)))
 )
 _SQL_TRIAL_STATE = select(_T.state).where(_T.id == bindparam("p_id"))
+_SQL_AT_STEP = (
+    select(_T.number, _T.state, _T.value, _E.value)
+    .select_from(
+        _TRIALS.outerjoin(_EPOCHS, (_E.trial_id == _T.id) & (_E.epoch == bindparam("p_step")))
+    )
+    .where(_T.study_id == bindparam("p_sid"))
+)
 _EPOCH_VALUE_COLUMNS = ("value", *EPOCH_COLUMNS, "extra")
 _EPOCH_UPSERTS: dict[str, Any] = {}
 
@@ -723,44 +731,27 @@ class Store(_ControlsMixin):
                 self._pruners[study.id] = pruner
         return pruner
 
-    def _trial_records(self, s: Session, study_id: int) -> list[Any]:
+    def _records_at_step(self, s: Session, study_id: int, step: int) -> list[Any]:
+        """Every trial of the study as a pruner sees it: state, final value and the value it
+        reported at `step` (its only intermediate value here). Pruners compare trials at the
+        step being judged (samplers.pruners.base), so one row per trial is read, not every
+        trial's whole history."""
         import samplers
 
-        rows = s.execute(
-            select(Trial.number, Trial.params, Trial.state, Trial.value, Trial.round)
-            .where(Trial.study_id == study_id)
-            .order_by(Trial.number)
-        )
+        rows = s.execute(_SQL_AT_STEP, {"p_sid": study_id, "p_step": step})
         return [
             samplers.TrialRecord(
-                number=n, params=dict(p or {}), state=st, value=v, intermediate={}, round=r
+                number=n,
+                params={},
+                state=st,
+                value=v,
+                intermediate={} if at is None else {step: at},
             )
-            for n, p, st, v, r in rows
+            for n, st, v, at in rows
         ]
 
-    def _records_with_intermediate(self, s: Session, study_id: int, step: int) -> list[Any]:
-        records = self._trial_records(s, study_id)
-        by_number = {r.number: r for r in records}
-        # Only steps up to the one being judged: a pruner never needs another trial's future.
-        rows = s.execute(
-            select(Trial.number, TrialEpoch.epoch, TrialEpoch.value)
-            .join(TrialEpoch, TrialEpoch.trial_id == Trial.id)
-            .where(
-                Trial.study_id == study_id,
-                TrialEpoch.epoch <= step,
-                TrialEpoch.value.is_not(None),
-            )
-        )
-        for number, epoch, value in rows:
-            # Two statements, no lock: on Postgres (read committed) a trial asked in between
-            # shows up only in the second; it did not exist for the first, so skip it.
-            rec = by_number.get(number)
-            if rec is not None:
-                rec.intermediate[epoch] = value
-        return records
-
     def _cached_trial_records(self, conn: Connection, study: Any) -> list[Any]:
-        """Every trial of the study as sampler records, ordered by number, like _trial_records.
+        """Every trial of the study as sampler records (params, state, value, round), by number.
 
         Call only inside a write transaction that holds the study lock (see _RecordCache).
         """
@@ -995,9 +986,11 @@ class Store(_ControlsMixin):
         if str(pruner_cfg.get("type", "none")) == "none":
             return False
         with self.db.read() as s:
-            study = self._load_study(s, trial.study_id)
+            study = s.execute(_SQL_STUDY, {"p_id": trial.study_id}).first()
+            if study is None:
+                raise NotFound(f"study {trial.study_id} not found")
             pruner = self.pruner_for(study)
-            records = self._records_with_intermediate(s, study.id, epoch)
+            records = self._records_at_step(s, study.id, epoch)
         current = next((r for r in records if r.number == trial.number), None)
         if current is None:  # pragma: no cover - the trial was just read
             return False

@@ -118,3 +118,59 @@ def test_driver_errors_are_sqlalchemy_errors_and_roll_back(store: Store) -> None
     # The pooled connection is still usable afterwards.
     store.record_epoch(t.id, 1, 0.5, {})
     assert [h["epoch"] for h in store.get_trial(t.id).history] == [1]
+
+
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"type": "median", "n_startup_trials": 3, "n_warmup_steps": 1},
+        {"type": "asha", "reduction_factor": 2, "min_resource": 1},
+    ],
+)
+def test_pruning_reads_one_step_and_decides_as_on_whole_histories(
+    store: Store, pruner: dict
+) -> None:
+    """The store hands pruners each trial's value at the judged step only; the decision is the
+    one the pruner takes on complete in-memory histories."""
+    import random
+
+    import samplers
+
+    spec = _spec()
+    spec.pruner, spec.n_trials = pruner, 12
+    sid = store.create_study(spec).id
+    rng = random.Random(7)
+    curves: dict[int, tuple[str, list[float]]] = {}
+    for _ in range(8):  # finished trials of every kind, with ragged histories
+        t = store.ask(sid)
+        curve = [rng.uniform(0, 1) for _ in range(rng.randint(1, 6))]
+        store.record_epochs(t.id, [(e + 1, v, {}) for e, v in enumerate(curve)])
+        state = rng.choice(["completed", "completed", "pruned", "failed"])
+        store.finish_trial(t.id, state, value=curve[-1] if state == "completed" else None)
+        curves[t.number] = (state, curve)
+    live = store.ask(sid)  # a running rival, mid-way
+    store.record_epochs(live.id, [(1, 0.5, {}), (2, 0.4, {})])
+    curves[live.number] = ("running", [0.5, 0.4])
+    judged = store.ask(sid)
+    reference = samplers.make_pruner(pruner, "minimize")
+    decisions = []
+    for step in range(1, 7):
+        v = rng.uniform(0, 1)
+        got = store.report(judged.id, step, v, {})
+        mine = [v] if step == 1 else [*curves[judged.number][1], v]
+        curves[judged.number] = ("running", mine)
+        full = [
+            samplers.TrialRecord(
+                number=n,
+                params={},
+                state=st,
+                value=c[-1] if st == "completed" else None,
+                intermediate={e + 1: x for e, x in enumerate(c)},
+            )
+            for n, (st, c) in curves.items()
+        ]
+        me = next(r for r in full if r.number == judged.number)
+        want = reference.should_prune(me, step, [r for r in full if r is not me])
+        assert got == want, (step, got, want)
+        decisions.append(got)
+    assert True in decisions and False in decisions  # both answers occur: the check has teeth
