@@ -34,14 +34,7 @@ from typing import Any
 log = logging.getLogger("hpsearch.scheduler")
 
 ORPHAN_CHECK_SECONDS = 0.5
-_PRELOAD = [
-    "numpy",
-    "sklearn.datasets",  # the built-in datasets load through it: 2 s to import cold
-    "engine",
-    "service.store",
-    "service.scheduler.worker",
-    "service.datasets",
-]
+_PRELOAD = ["service.scheduler.preload"]  # imports NumPy, the engine, the store, ...
 
 
 class WorkerLost(RuntimeError):

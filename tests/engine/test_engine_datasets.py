@@ -182,3 +182,16 @@ def test_mini_batches_include_the_last_partial_batch(moons: Splits) -> None:
     sizes = [xb.shape[0] for xb, _, _ in run.batches]
     assert sum(sizes) == len(moons.train) == 600
     assert sizes == [64] * 9 + [24]
+
+
+def test_bundled_datasets_are_parsed_once_and_handed_out_as_copies() -> None:
+    from engine.datasets import _bundled_arrays, preload_bundled_datasets
+
+    preload_bundled_datasets()
+    hits = _bundled_arrays.cache_info().hits
+    first = load_dataset("digits")
+    first.X[:] = -1.0  # a caller may normalise in place: the next load must not see it
+    second = load_dataset("digits")
+    assert _bundled_arrays.cache_info().hits == hits + 2
+    assert second.X.min() >= 0.0 and second.X.shape == (1797, 64)
+    assert not np.shares_memory(first.X, second.X)
