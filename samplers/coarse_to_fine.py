@@ -69,7 +69,7 @@ class CoarseToFineConfig:
     """
 
     # Defaults tuned with bench/sampler_quality.py at N = 50 on seeds 100-119, checked on seeds
-    # 120-139 (the published table uses seeds 0-9, never used for tuning): ranking the pool of
+    # 120-139 (the published table uses seeds 0-19, never used for tuning): ranking the pool of
     # all finished trials keeps the best trial so far inside every box, which lets the box hug
     # the survivors (margin 0; min_width still keeps it from collapsing) and re-expand when an
     # earlier round's trial outranks the current round's. inner "guided" in the last round: on
