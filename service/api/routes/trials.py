@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,14 +32,17 @@ STREAM_KEEPALIVE_SECONDS = 15.0
 
 
 @router.get("/{trial_id}", response_model=TrialDetail)
-def get_trial(trial_id: int, store: StoreDep) -> TrialDetail:
-    return TrialDetail.model_validate(store.get_trial(trial_id, history=True), from_attributes=True)
+async def get_trial(trial_id: int, store: StoreDep) -> TrialDetail:
+    trial = await run_in_threadpool(partial(store.get_trial, trial_id, history=True))
+    return TrialDetail.model_validate(trial, from_attributes=True)
 
 
 @router.post("/{trial_id}/report", response_model=ReportOut)
-def report(trial_id: int, body: ReportIn, store: StoreDep) -> ReportOut:
+async def report(trial_id: int, body: ReportIn, store: StoreDep) -> ReportOut:
     extra = dict(body.model_extra or {})
-    prune = store.report(trial_id, body.epoch, body.value, extra, mode="ask_tell")
+    prune = await run_in_threadpool(
+        partial(store.report, trial_id, body.epoch, body.value, extra, mode="ask_tell")
+    )
     return ReportOut(prune=prune)
 
 
@@ -47,20 +51,22 @@ def _epoch_reports(reports: list[ReportIn]) -> list[EpochReport]:
 
 
 @router.post("/{trial_id}/reports", response_model=ReportOut)
-def report_many(trial_id: int, body: ReportsIn, store: StoreDep) -> ReportOut:
+async def report_many(trial_id: int, body: ReportsIn, store: StoreDep) -> ReportOut:
     """Several buffered reports in one transaction (what the SDK sends for a study without a
     pruner, whose reports never need an answer one by one)."""
-    prune = store.report_many(trial_id, _epoch_reports(body.reports), mode="ask_tell")
+    reports = _epoch_reports(body.reports)
+    prune = await run_in_threadpool(partial(store.report_many, trial_id, reports, mode="ask_tell"))
     return ReportOut(prune=prune)
 
 
 @router.post("/{trial_id}/tell", response_model=TrialOut)
-def tell(trial_id: int, body: TellIn, store: StoreDep) -> TrialOut:
+async def tell(trial_id: int, body: TellIn, store: StoreDep) -> TrialOut:
     state = validate_tell(body)
     error = body.error
     if state != "completed" and not error:
         error = f"reported {state} by the client"
-    trial = store.finish_trial(
+    finish = partial(
+        store.finish_trial,
         trial_id,
         state,
         value=body.value,
@@ -69,7 +75,7 @@ def tell(trial_id: int, body: TellIn, store: StoreDep) -> TrialOut:
         mode="ask_tell",
         reports=_epoch_reports(body.reports or []),
     )
-    return TrialOut.model_validate(trial)
+    return TrialOut.model_validate(await run_in_threadpool(finish))
 
 
 @router.post("/{trial_id}/control", response_model=ControlOut, status_code=202)
