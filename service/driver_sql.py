@@ -15,6 +15,7 @@ connection being invalidated when the error means it is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -84,7 +85,6 @@ class DriverSQL:
         """A driver cursor inside one write transaction (BEGIN IMMEDIATE on SQLite, as
         Database.write), committed on success and rolled back on any error."""
         raw = self.db.engine.raw_connection()
-        statement = "BEGIN"
         try:
             cur = raw.cursor()
             try:
@@ -93,19 +93,25 @@ class DriverSQL:
                     cur.execute("BEGIN IMMEDIATE")
                 try:
                     yield cur
-                    statement = "COMMIT"
                     raw.commit()
                 except BaseException:
-                    raw.rollback()
+                    # A failed rollback (connection gone) must not hide the error that caused
+                    # it; the pool's reset on return then invalidates the connection.
+                    with contextlib.suppress(Exception):
+                        raw.rollback()
                     raise
             finally:
                 cur.close()
         except self._dbapi_error as e:
-            gone = bool(self._is_disconnect(e, raw, None))
+            gone = bool(self._is_disconnect(e, raw.dbapi_connection, None))
             if gone:
                 raw.invalidate(e)
             raise sa_exc.DBAPIError.instance(
-                statement, None, e, self._dbapi_error, connection_invalidated=gone
+                "(driver-level write transaction)",
+                None,
+                e,
+                self._dbapi_error,
+                connection_invalidated=gone,
             ) from e
         finally:
             raw.close()
