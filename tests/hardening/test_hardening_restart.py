@@ -20,11 +20,13 @@ from hardening_helpers import (
     wait_for,
 )
 
-CAVIAR_EPOCHS = 1000  # a few seconds a trial: epochs reach the database in batches, every second
-# Long enough (about 4.5 s idle) that two trials started up to a second apart are both mid-way
-# together for a while, whatever the machine's speed.
-OVERLAP_EPOCHS = 3000
-PANDA_EPOCHS = 400  # every epoch written and checkpointed: still running when the sweep is
+# About 4.5 s a trial on an idle machine (epochs reach the database in batches, every second):
+# long enough that two trials started up to a second apart are both mid-way together for a
+# while, and that a trial is still mid-way when another is done, whatever the machine's speed.
+CAVIAR_EPOCHS = 3000
+# Every epoch written and checkpointed: started once a sweep trial is done, it must still be
+# running when the crash comes (400 epochs were over in about a second on a fast machine).
+PANDA_EPOCHS = 1000
 ENV = {"HPSEARCH_MAX_WORKERS": "3"}
 
 
@@ -49,6 +51,12 @@ def test_sigkill_server_mid_sweep_then_resume(backend, fresh_db, launch) -> None
     first = launch(url, env=ENV).wait_ready()
     with first.client() as c:
         sweep = create(c, caviar(n_trials=4, epochs=CAVIAR_EPOCHS, n_workers=2, max_retries=1))
+        wait_for(
+            lambda: any(t["state"] == "completed" for t in trials(c, sweep)),
+            timeout=90,
+            what="a sweep trial done",
+        )
+        # Only now: the Panda run starts while the next sweep trials are young.
         panda = create(c, _panda(max_retries=1))
 
         def mid_sweep() -> bool:
@@ -131,7 +139,7 @@ def test_sigkill_server_without_retries_fails_lost_trials(backend, fresh_db, lau
     url = fresh_db(backend)
     first = launch(url, env=ENV).wait_ready()
     with first.client() as c:
-        sweep = create(c, caviar(n_trials=3, epochs=OVERLAP_EPOCHS, n_workers=2, max_retries=0))
+        sweep = create(c, caviar(n_trials=3, epochs=CAVIAR_EPOCHS, n_workers=2, max_retries=0))
 
         def two_mid_way() -> list[dict]:
             running = [t for t in trials(c, sweep) if t["state"] == "running"]
