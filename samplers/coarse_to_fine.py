@@ -28,6 +28,18 @@ from .space import CategoricalSpec, SearchSpace
 from .trial import Suggestion, TrialRecord, sign
 
 DEFAULT_ROUND_SIZE = 20
+# Without an explicit ``rounds``, a budget of N trials gets max(4, round(N / 16)) rounds (and the
+# last third of them guided): 4 up to N = 72, 6 at N = 100. With a fixed 4 rounds, a large
+# budget ended in a box that had stopped moving; at N = 100 six rounds, two guided, did better
+# on every task (bench/sampler_quality.py, tuning seeds; docs/benchmarks.md).
+MIN_ROUNDS = 4
+TRIALS_PER_ROUND = 16
+
+
+def default_rounds(n_trials: int) -> int:
+    return max(MIN_ROUNDS, round(n_trials / TRIALS_PER_ROUND))
+
+
 INNER = ("sobol", "random", "elite", "guided")
 # Probability that an elite point's categorical is redrawn among the box's choices, not copied.
 ELITE_MUTATION = 0.1
@@ -37,9 +49,10 @@ ELITE_MUTATION = 0.1
 class CoarseToFineConfig:
     """Config of ``{"type": "coarse_to_fine", ...}``.
 
-    rounds, top_fraction, margin: as in design.md §5. ``margin`` widens the survivors' span by
-    that fraction of the span on each side; ``min_width`` (unit interval) keeps a box even
-    around a single survivor.
+    rounds, top_fraction, margin: as in design.md §5; without ``rounds`` (and ``per_round``), a
+    known budget sets it: ``default_rounds(n_trials)``, 4 up to 72 trials. ``margin`` widens
+    the survivors' span by that fraction of the span on each side; ``min_width`` (unit
+    interval) keeps a box even around a single survivor.
     per_round: trials per round; or ``n_trials`` split evenly (earlier rounds take the
     remainder); else ``DEFAULT_ROUND_SIZE`` each. The last round takes any trials beyond.
     advance_fraction: round r+1 starts once round r has handed out its budget and at least
@@ -59,8 +72,8 @@ class CoarseToFineConfig:
     the Parzen density ratio of the survivors against every other finished trial
     (``samplers/parzen.py``: TPE's acquisition, confined to the round's box). The box, the
     rounds and the survivors are the same as with "sobol".
-    local_rounds: which rounds get elite or guided points: k >= 1 (default 1) the last k rounds,
-    0 every round from 1 on. Guiding only the last round lets the earlier rounds explore the
+    local_rounds: which rounds get elite or guided points: k >= 1 the last k rounds, 0 every
+    round from 1 on; default 1, or a third of the budget-derived rounds (2 of 6 at N = 100). Guiding only the last round lets the earlier rounds explore the
     whole box, so the zoom is fitted on spread-out evidence; guiding two rounds zoomed in on the
     first good region too early (worse on every task at N = 50).
     pool: "all" (default) ranks every finished trial so far and keeps ``ceil(top_fraction ·
@@ -103,7 +116,10 @@ class CoarseToFineConfig:
                 )
             return float(v)
 
-        rounds = cfg.get("rounds", cls.rounds)
+        total = cfg.get("n_trials", n_trials)
+        budget = total if isinstance(total, int) and not isinstance(total, bool) else None
+        auto = "rounds" not in cfg and cfg.get("per_round") is None and budget is not None
+        rounds = cfg.get("rounds", default_rounds(budget) if auto and budget else cls.rounds)
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise SamplerConfigError(
                 f"rounds must be an integer >= 1, got {rounds!r}", "sampler.rounds"
@@ -116,7 +132,9 @@ class CoarseToFineConfig:
         pool = cfg.get("pool", cls.pool)
         if pool not in ("round", "all"):
             raise SamplerConfigError(f"pool must be 'round' or 'all', got {pool!r}", "sampler.pool")
-        local_rounds = cfg.get("local_rounds", cls.local_rounds)
+        local_rounds = cfg.get(
+            "local_rounds", max(1, rounds // 3) if "rounds" not in cfg else cls.local_rounds
+        )
         if not isinstance(local_rounds, int) or isinstance(local_rounds, bool) or local_rounds < 0:
             raise SamplerConfigError(
                 f"local_rounds must be an integer >= 0, got {local_rounds!r}",
@@ -128,7 +146,6 @@ class CoarseToFineConfig:
                 f"candidates must be an integer >= 1, got {candidates!r}", "sampler.candidates"
             )
         per_round = cfg.get("per_round")
-        total = cfg.get("n_trials", n_trials)
         if per_round is not None:
             if (
                 not isinstance(per_round, list | tuple)

@@ -437,3 +437,21 @@ def test_guided_candidates_are_validated() -> None:
         with pytest.raises(SamplerConfigError) as err:
             make(inner="guided", candidates=bad)
         assert err.value.field == "sampler.candidates"
+
+
+def test_rounds_follow_the_budget_unless_given() -> None:
+    from samplers.coarse_to_fine import default_rounds
+
+    # A small budget keeps 4 rounds (N = 50: the benchmarked default, unchanged), a large one
+    # gets about 16 trials a round with its last third guided.
+    for n, rounds, guided in ((20, 4, 1), (50, 4, 1), (72, 4, 1), (100, 6, 2), (200, 12, 4)):
+        cfg = CoarseToFineConfig.from_mapping({}, n_trials=n)
+        assert (cfg.rounds, cfg.local_rounds) == (rounds, guided), n
+        assert cfg.rounds == default_rounds(n) and sum(cfg.per_round) == n
+    # Given explicitly, rounds (and per_round) win, and local_rounds keeps its default of 1.
+    assert CoarseToFineConfig.from_mapping({"rounds": 3}, n_trials=100).rounds == 3
+    assert CoarseToFineConfig.from_mapping({"rounds": 8}, n_trials=100).local_rounds == 1
+    explicit = CoarseToFineConfig.from_mapping({"per_round": [50, 25, 15, 10]}, n_trials=100)
+    assert explicit.rounds == 4 and explicit.per_round == (50, 25, 15, 10)
+    assert CoarseToFineConfig.from_mapping({"local_rounds": 0}, n_trials=100).local_rounds == 0
+    assert CoarseToFineConfig.from_mapping({}).rounds == 4  # no budget known
