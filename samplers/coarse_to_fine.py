@@ -73,9 +73,10 @@ class CoarseToFineConfig:
     (``samplers/parzen.py``: TPE's acquisition, confined to the round's box). The box, the
     rounds and the survivors are the same as with "sobol".
     local_rounds: which rounds get elite or guided points: k >= 1 the last k rounds, 0 every
-    round from 1 on; default 1, or a third of the budget-derived rounds (2 of 6 at N = 100). Guiding only the last round lets the earlier rounds explore the
-    whole box, so the zoom is fitted on spread-out evidence; guiding two rounds zoomed in on the
-    first good region too early (worse on every task at N = 50).
+    round from 1 on; default 1, or a third of the budget-derived rounds (2 of 6 at N = 100).
+    Guiding only the last round lets the earlier rounds explore the whole box, so the zoom is
+    fitted on spread-out evidence; guiding two of four rounds zoomed in on the first good region
+    too early (worse on every task at N = 50).
     pool: "all" (default) ranks every finished trial so far and keeps ``ceil(top_fraction ·
     finished_r)`` survivors, so a great early trial is never zoomed away from; "round" ranks round
     r's trials only, i.e. only points drawn from the previous box.
@@ -119,7 +120,9 @@ class CoarseToFineConfig:
         total = cfg.get("n_trials", n_trials)
         budget = total if isinstance(total, int) and not isinstance(total, bool) else None
         auto = "rounds" not in cfg and cfg.get("per_round") is None and budget is not None
-        rounds = cfg.get("rounds", default_rounds(budget) if auto and budget else cls.rounds)
+        rounds = cfg.get(
+            "rounds", default_rounds(budget) if auto and budget is not None else cls.rounds
+        )
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise SamplerConfigError(
                 f"rounds must be an integer >= 1, got {rounds!r}", "sampler.rounds"

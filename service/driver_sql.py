@@ -47,7 +47,11 @@ def sqlite_datetime(dt: datetime) -> str:
 class DriverSQL:
     """Epoch reports at the driver level, on SQLite and Postgres (see the module docstring)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, active_states: Sequence[str], epoch_columns: Sequence[str]
+    ) -> None:
+        """active_states: the trial states a report may land in (without ``require_active``,
+        any); epoch_columns: the named metric columns of an epoch row, besides value/extra."""
         self.db = db
         self.sqlite = db.sqlite
         dialect = db.engine.dialect
@@ -65,11 +69,9 @@ class DriverSQL:
             f"WHERE id = {p}"
         )
         self._beat_any = f"{beat} RETURNING {returning}"
-        self._beat_active = (
-            f"{beat} AND state IN ('queued', 'running', 'paused') RETURNING {returning}"
-        )
-        values = ("value", "train_loss", "dev_loss", "train_accuracy", "dev_accuracy")
-        self._epoch_values = (*values, "learning_rate")
+        states = ", ".join(f"'{st}'" for st in sorted(active_states))
+        self._beat_active = f"{beat} AND state IN ({states}) RETURNING {returning}"
+        self._epoch_values = ("value", *epoch_columns)
         cols = ("trial_id", "epoch", "created_at", *self._epoch_values, "extra")
         marks = [p] * (len(cols) - 1) + [self._json_param]
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*self._epoch_values, "extra"))

@@ -492,7 +492,11 @@ class Store(_ControlsMixin):
         self._tokens: dict[int, Any] = {}
         self._cache_lock = threading.Lock()
         # Epoch reports, the bulk of a trial's writes, go through the driver directly.
-        self._driver = DriverSQL(db) if db.engine.dialect.name in ("sqlite", "postgresql") else None
+        self._driver = (
+            DriverSQL(db, sorted(ACTIVE_TRIAL_STATES), EPOCH_COLUMNS)
+            if db.engine.dialect.name in ("sqlite", "postgresql")
+            else None
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Store:
